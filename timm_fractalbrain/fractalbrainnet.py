@@ -48,7 +48,9 @@ __all__ = [
 def bilinear_resize_matrix(out_size: int, in_size: int, device: torch.device) -> Tensor:
     """(out_size, in_size) float32 matrix M with M @ v == 1-D bilinear resize of v (align_corners=False)."""
     dst = torch.arange(out_size, device=device).to(torch.float32)
-    src = ((dst + 0.5) * in_size / out_size - 0.5).clamp(min=0.)
+    # NOTE: same float32 operation order as PyTorch's kernel: scale = in / out, src = scale * (dst + 0.5) - 0.5
+    scale = torch.full((), in_size, device=device, dtype=torch.float32) / out_size
+    src = (scale * (dst + 0.5) - 0.5).clamp(min=0.)
     i0 = src.floor().to(torch.int64).clamp(max=in_size - 1)
     i1 = (i0 + 1).clamp(max=in_size - 1)
     w1 = src - i0.to(torch.float32)
@@ -312,12 +314,9 @@ class FractalNeuralBlock(nn.Module):
         assert self.act is not None
         return self.act(self.cerebral(self.norm(self.conv(x))))
 
-    def _use_checkpoint(self) -> bool:
-        return self.grad_checkpointing and not torch.jit.is_scripting() and torch.is_grad_enabled()
-
     def forward(self, x: Tensor, column: Optional[Tensor] = None) -> Tensor:
         if self.deep is None:
-            if self._use_checkpoint():
+            if self.grad_checkpointing and not torch.jit.is_scripting():
                 return checkpoint(self._base, x)
             return self._base(x)
         assert self.shallow is not None and self.join is not None
@@ -345,13 +344,13 @@ class FractalNeuralBlock(nn.Module):
         deep = x
         for blk in self.deep:
             deep = blk(deep, child_column)
-        if self._use_checkpoint():
+        if self.grad_checkpointing and not torch.jit.is_scripting():
             shallow = checkpoint(self.shallow, x)
         else:
             shallow = self.shallow(x)
 
         if keep_deep is None or keep_shallow is None:
-            if self._use_checkpoint():
+            if self.grad_checkpointing and not torch.jit.is_scripting():
                 return checkpoint(self.join, deep, shallow)
             return self.join(deep, shallow)
 
@@ -485,7 +484,7 @@ class FractalBrainHead(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.hidden_size = in_features // 2
-        self.global_pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True)
+        self.global_pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=bool(pool_type))
         self.spatial = not pool_type
         self.meta = MetaLearner(in_features, **dd) if meta_learner else nn.Identity()
         self.drop1 = nn.Dropout(drop_rate)
@@ -498,7 +497,7 @@ class FractalBrainHead(nn.Module):
               in_features: Optional[int] = None):
         dd = get_device_dtype(self)
         if pool_type is not None:
-            self.global_pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=True).train(self.training)
+            self.global_pool = SelectAdaptivePool2d(pool_type=pool_type, flatten=bool(pool_type)).train(self.training)
             self.spatial = not pool_type
         if reset_other:
             self.meta = nn.Identity()
@@ -557,10 +556,13 @@ class FractalStage(nn.Module):
                 m.grad_checkpointing = enable
 
     def forward(self, x: Tensor, column: Optional[Tensor] = None) -> Tensor:
-        ckpt = self.grad_checkpointing and not torch.jit.is_scripting() and torch.is_grad_enabled()
-        x = checkpoint(self.downsample, x) if ckpt else self.downsample(x)
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint(self.downsample, x)
+            x = self.block(x, column)
+            return checkpoint(self.asp, x)
+        x = self.downsample(x)
         x = self.block(x, column)
-        return checkpoint(self.asp, x) if ckpt else self.asp(x)
+        return self.asp(x)
 
 
 class FractalBrainNet(nn.Module):
@@ -628,7 +630,7 @@ class FractalBrainNet(nn.Module):
             ('act', nn.GELU()),
             ('asp', AdaptiveScaleProcessor(base_channels, **dd)),
         ]))
-        self.feature_info = [dict(num_chs=base_channels, reduction=2, module='stem')]
+        self.feature_info = [dict(num_chs=base_channels, reduction=2, module='stem.asp')]
 
         stages = []
         prev_chs = base_channels
@@ -721,7 +723,7 @@ class FractalBrainNet(nn.Module):
     def _stem(self, x: Tensor) -> Tensor:
         if not _skip_input_check():
             check_input(x, self.in_chans, self.min_input_size)
-        if self.grad_checkpointing and not torch.jit.is_scripting() and torch.is_grad_enabled():
+        if self.grad_checkpointing and not torch.jit.is_scripting():
             return checkpoint(self.stem, x)
         return self.stem(x)
 
@@ -792,7 +794,9 @@ class FractalBrainNet(nn.Module):
             self.head_hidden_size = self.head.hidden_size
             self.num_classes = 0
         elif prune_head:
-            self.reset_classifier(0, '')
+            self.head.reset(0, '', reset_other=True)
+            self.head_hidden_size = self.head.hidden_size
+            self.num_classes = 0
         return taken
 
     def forward_features(self, x: Tensor) -> Tensor:
