@@ -427,14 +427,17 @@ class GlobalAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
-        tokens = self.norm(x.flatten(2).transpose(1, 2))  # B, N, C
+        # NOTE: norm the channels-last view before merging H and W: the normed tensor is contiguous, so the merge
+        # is a plain view and export with dynamic sizes needs no stride guards.
+        tokens = self.norm(x.permute(0, 2, 3, 1)).flatten(1, 2)  # B, N, C
         q = self.q(tokens).reshape(B, H * W, self.num_heads, self.head_dim).transpose(1, 2)
 
         g = self.kv_grid
-        normed_map = tokens.transpose(1, 2).reshape(B, C, H, W)
-        ph = adaptive_avg_matrix(g, H, x.device).to(x.dtype)
-        pw = adaptive_avg_matrix(g, W, x.device).to(x.dtype)
-        pooled = (ph @ normed_map @ pw.t()).flatten(2).transpose(1, 2)  # B, g*g, C
+        ph = adaptive_avg_matrix(g, H, x.device)
+        pw = adaptive_avg_matrix(g, W, x.device)
+        # (g*g, H*W) pooling matrix: the separable adaptive average pool applied to the token sequence
+        pool = (ph.unsqueeze(1).unsqueeze(3) * pw.unsqueeze(0).unsqueeze(2)).reshape(g * g, H * W)
+        pooled = pool.to(x.dtype) @ tokens  # B, g*g, C
         kv = self.kv(pooled).reshape(B, g * g, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         k, v = kv.unbind(0)
 
@@ -445,7 +448,7 @@ class GlobalAttention(nn.Module):
             attn = self.attn_drop(attn.softmax(dim=-1))
             out = attn @ v
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, H * W, C)))
-        return x + out.transpose(1, 2).reshape(B, C, H, W)
+        return x + out.reshape(B, H, W, C).permute(0, 3, 1, 2)
 
 
 class MetaLearner(nn.Module):
@@ -669,6 +672,8 @@ class FractalBrainNet(nn.Module):
             elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, LayerNorm2d)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+                if isinstance(m, nn.BatchNorm2d):
+                    m.reset_running_stats()
             elif isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
                 if m.bias is not None:
@@ -678,12 +683,14 @@ class FractalBrainNet(nn.Module):
                 # suppressed at random before training has seen any data.
                 nn.init.zeros_(m.fc2.weight)
                 nn.init.zeros_(m.fc2.bias)
-            if isinstance(m, FractalBrainHead) and isinstance(m.fc1, nn.Linear):
-                # NOTE: the hidden classifier layer gets a fan-in scaled init; two stacked std 0.02 layers
-                # starve the gradients (see README, "Why the seed's program barely learns").
-                trunc_normal_(m.fc1.weight, std=m.fc1.in_features ** -0.5)
             if hasattr(m, 'init_non_persistent_buffers'):
                 m.init_non_persistent_buffers()
+        # NOTE: the two classifier Linears keep PyTorch's fan-in scaled default init (as a classifier made by
+        # reset_classifier does); two stacked std 0.02 layers starve the gradients (README, "Why the seed's
+        # program barely learns").
+        for fc in (self.head.fc1, self.head.fc):
+            if isinstance(fc, nn.Linear):
+                fc.reset_parameters()
 
     @torch.jit.ignore
     def no_weight_decay(self) -> Set[str]:
