@@ -2,9 +2,9 @@
 import copy
 
 import pytest
+import timm
 import torch
 import torch.nn as nn
-import timm
 
 from timm_fractalbrain import FractalNeuralBlock
 from timm_fractalbrain.fractalbrainnet import FractalJoin, sample_columns

@@ -1,8 +1,7 @@
 """The timm model contract, through nothing but timm's own entry points."""
 import pytest
-import torch
-import torch.nn as nn
 import timm
+import torch
 from safetensors.torch import save_file
 
 import timm_fractalbrain

@@ -19,8 +19,6 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch import Tensor
-
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerNorm2d, SelectAdaptivePool2d, get_device_dtype, trunc_normal_, use_fused_attn
 from timm.models import (
@@ -30,6 +28,7 @@ from timm.models import (
     register_model,
     register_notrace_function,
 )
+from torch import Tensor
 
 from .patterns import FractalPatternGenerator, FractalPatternType, resolve_pattern_type
 
