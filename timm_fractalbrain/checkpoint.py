@@ -3,6 +3,7 @@
 Accepted files: a timm train.py checkpoint (`.pth.tar`, optionally holding `state_dict_ema`), a plain
 state_dict saved with torch.save, or a `.safetensors` file.
 """
+import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -33,7 +34,10 @@ def load_checkpoint_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
                 f'Checkpoint {str(path)!r} is not a readable safetensors file ({type(e).__name__}: {e}); '
                 'it may be truncated or corrupt: download or export it again.') from None
     try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
+        # NOTE: train.py checkpoints also store its argparse.Namespace of arguments; allowing that one plain
+        # container class keeps weights_only loading (no arbitrary code) for them.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(str(path), map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(
             f'Checkpoint {str(path)!r} could not be loaded with torch.load(weights_only=True) '
