@@ -24,7 +24,7 @@ def main(out_path: str, steps: int = 3) -> None:
     train_x, train_y, _, _ = digits_tensors(32)
     torch.manual_seed(1000 + rank)  # different data and drop-path draws per rank
     losses = []
-    for step in range(steps):
+    for _ in range(steps):
         idx = torch.randint(0, len(train_x), (8,))
         loss = F.cross_entropy(ddp(train_x[idx]), train_y[idx])
         opt.zero_grad()

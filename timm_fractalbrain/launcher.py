@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from timm_fractalbrain.checkpoint import CheckpointError, check_state_dict, load_checkpoint_file, state_dict_from_checkpoint
+from timm_fractalbrain.checkpoint import (
+    CheckpointError,
+    check_state_dict,
+    load_checkpoint_file,
+    state_dict_from_checkpoint,
+)
 
 _CHECKPOINT_FLAGS = ('--checkpoint', '--initial-checkpoint', '--resume', '--pretrained-path')
 

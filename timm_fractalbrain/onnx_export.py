@@ -23,11 +23,11 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 import timm
+import torch
 
 from timm_fractalbrain.checkpoint import (
     CheckpointError,
