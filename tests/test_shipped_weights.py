@@ -8,7 +8,7 @@ from timm.data import create_dataset, create_loader, resolve_data_config
 
 from timm_fractalbrain.data import DIGITS_LABELS, write_digits_folder
 
-RECORDED_TOP1 = 96.94  # train.py's eval_top1 at its last epoch (README, "Shipped weights")
+RECORDED_TOP1 = 97.22  # train.py's eval_top1 at its last epoch (README, "Shipped weights")
 
 
 def test_digits_tag_loads_offline_with_its_metadata(monkeypatch):

@@ -1,11 +1,14 @@
-"""End-to-end demo: build FractalBrainNet through timm, run it on real photos, analyse its fractal patterns and
-fine-tune it on scikit-learn's handwritten digits.
+"""End-to-end demo: build FractalBrainNet through timm, run it on real photos, analyse its fractal patterns,
+classify held-out handwritten digits with the shipped `fractalbrainnet_small.digits_32` weights (accuracy and a
+PNG of predictions), and optionally fine-tune a fresh model on the digits.
 
-    python -m timm_fractalbrain.demo [--model fractalbrainnet_small] [--epochs 4]
+    python -m timm_fractalbrain.demo [--model fractalbrainnet_small] [--out output] [--epochs 0]
 """
 import argparse
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import timm
 import torch
@@ -13,7 +16,7 @@ import torch.nn.functional as F
 from timm.data import create_transform, resolve_data_config
 
 from timm_fractalbrain import MODEL_NAMES
-from timm_fractalbrain.data import digits_tensors
+from timm_fractalbrain.data import digits_tensors, write_digits_folder
 from timm_fractalbrain.utils import params_and_gmacs, skimage_photos
 
 
@@ -73,15 +76,78 @@ def _digits(model_name: str, epochs: int, batch_size: int = 64, lr: float = 2e-3
     return acc
 
 
+def _shipped_digits(out_dir: Path) -> float:
+    """Classify the 360 held-out digits with the shipped tag, through timm's own data pipeline."""
+    from timm.data import create_dataset, create_loader
+
+    model = timm.create_model('fractalbrainnet_small.digits_32', pretrained=True).eval()
+    cfg = resolve_data_config(model=model)
+    labels = model.pretrained_cfg['label_names']
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_digits_folder(tmp, img_size=cfg['input_size'][-1])
+        dataset = create_dataset('', root=str(root / 'validation'))
+        loader = create_loader(dataset, input_size=cfg['input_size'], batch_size=120, use_prefetcher=False,
+                               interpolation=cfg['interpolation'], mean=cfg['mean'], std=cfg['std'],
+                               crop_pct=cfg['crop_pct'])
+        images, preds, targets = [], [], []
+        with torch.no_grad():
+            for x, y in loader:
+                preds.append(model(x).argmax(1))
+                targets.append(y)
+                images.append(x)
+    images, preds, targets = torch.cat(images), torch.cat(preds), torch.cat(targets)
+    acc = (preds == targets).float().mean().item()
+    print(f'\nfractalbrainnet_small.digits_32 (shipped weights, loaded offline) on the {len(targets)} held-out '
+          f'digits: top-1 {100 * acc:.2f}%')
+    sample = torch.arange(0, len(targets), max(len(targets) // 20, 1))[:20]
+    print('  predictions (true label in brackets when wrong): ' + ' '.join(
+        f'{labels[p]}{"" if p == t else "(" + labels[t] + ")"}'
+        for p, t in zip(preds[sample].tolist(), targets[sample].tolist())))
+    _plot_predictions(images, preds, targets, labels, cfg, out_dir / 'digits_predictions.png', acc)
+    return acc
+
+
+def _plot_predictions(images, preds, targets, labels, cfg, path: Path, acc: float) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    wrong = (preds != targets).nonzero().flatten().tolist()
+    right = (preds == targets).nonzero().flatten().tolist()
+    picks = (wrong[:6] + right[::max(len(right) // 18, 1)])[:24]
+    mean = torch.tensor(cfg['mean']).view(3, 1, 1)
+    std = torch.tensor(cfg['std']).view(3, 1, 1)
+    fig, axes = plt.subplots(3, 8, figsize=(12, 5.2))
+    for ax, i in zip(axes.flat, picks):
+        img = (images[i] * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+        ax.imshow(img)
+        ok = preds[i] == targets[i]
+        ax.set_title(f'pred {labels[preds[i]]}' + ('' if ok else f' (true {labels[targets[i]]})'),
+                     color='black' if ok else 'red', fontsize=9)
+        ax.axis('off')
+    for ax in list(axes.flat)[len(picks):]:
+        ax.axis('off')
+    fig.suptitle(f'fractalbrainnet_small.digits_32 on held-out digits: top-1 {100 * acc:.2f}% '
+                 '(misclassified first, in red)')
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f'  wrote {path}')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', default='fractalbrainnet_small', choices=MODEL_NAMES + ('test_fractalbrainnet',))
-    parser.add_argument('--epochs', type=int, default=4, help='digits fine-tuning epochs (0 skips it)')
+    parser.add_argument('--out', default='output', help='folder for the PNG of digit predictions')
+    parser.add_argument('--epochs', type=int, default=0,
+                        help='also fine-tune a fresh model on the digits for this many epochs (0 skips it)')
     args = parser.parse_args(argv)
     if args.epochs < 0:
         parser.error('--epochs must be >= 0')
     _variants_table()
     _photos(args.model)
+    _shipped_digits(Path(args.out))
     if args.epochs:
         _digits(args.model, args.epochs)
     return 0
