@@ -88,3 +88,32 @@ def test_checkpoint_with_other_class_count_names_num_classes(script, tmp_path):
     torch.save({'state_dict': timm.create_model('test_fractalbrainnet', num_classes=10).state_dict()}, str(path))
     proc = _run(str(script), '--model', 'test_fractalbrainnet', '--num-classes', '7', '--checkpoint', str(path))
     assert proc.returncode == 2 and 'head.fc.weight: (10, 16)' in proc.stderr and '--num-classes' in proc.stderr
+
+
+DDP_SCRIPT = textwrap.dedent('''
+    import os, sys
+    import torch, torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    dist.init_process_group('gloo', init_method='tcp://127.0.0.1:' + sys.argv[1], rank=0, world_size=1)
+    model = DistributedDataParallel(torch.nn.Linear(4, 2), device_ids=[torch.device('cpu')])
+    model(torch.randn(3, 4)).sum().backward()
+    print('ddp ok')
+    dist.destroy_process_group()
+''')
+
+
+def test_cpu_ddp_with_device_ids_fails_plainly_and_works_under_the_launcher(tmp_path):
+    import socket
+
+    path = tmp_path / 'ddp_script.py'
+    path.write_text(DDP_SCRIPT)
+
+    def port():
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            return str(s.getsockname()[1])
+
+    plain = subprocess.run([sys.executable, str(path), port()], capture_output=True, text=True, timeout=300)
+    assert plain.returncode != 0 and 'device_ids' in plain.stderr  # what timm's train.py hits on CPU
+    proc = _run(str(path), port())
+    assert proc.returncode == 0 and 'ddp ok' in proc.stdout, proc.stderr

@@ -9,6 +9,12 @@ Before it starts the script it checks what it can check cheaply and explains the
   * --num-classes against the number of class folders in the training split under --data-dir;
   * checkpoints named by --checkpoint / --initial-checkpoint / --resume / --pretrained-path: readable without
     executing code, and (for a fractalbrainnet --model) fitting that variant and class count.
+
+Distributed training on CPU: timm's train.py wraps the model with DistributedDataParallel(device_ids=[device])
+also when the device is the CPU, which PyTorch refuses. Under the launcher such a call drops the CPU device_ids
+(the meaning PyTorch gives to a CPU module without them), so this works:
+
+    torchrun --nproc_per_node=2 -m timm_fractalbrain.launcher train.py --device cpu ...
 """
 import argparse
 import os
@@ -29,6 +35,27 @@ _CHECKPOINT_FLAGS = ('--checkpoint', '--initial-checkpoint', '--resume', '--pret
 
 class LaunchError(Exception):
     pass
+
+
+def allow_cpu_device_ids_in_ddp() -> None:
+    """Make DistributedDataParallel(cpu_module, device_ids=[cpu]) behave as DistributedDataParallel(cpu_module).
+
+    Only that exact case changes (every device id a CPU device); GPU device ids and other arguments pass through.
+    """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    original = DistributedDataParallel.__init__
+    if getattr(original, '_fractalbrain_cpu_ids', False):
+        return
+
+    def __init__(self, module, device_ids=None, *args, **kwargs):
+        if device_ids and all(torch.device(d).type == 'cpu' for d in device_ids):
+            device_ids = None
+        original(self, module, device_ids, *args, **kwargs)
+
+    __init__._fractalbrain_cpu_ids = True
+    DistributedDataParallel.__init__ = __init__
 
 
 def _preflight(script_args: List[str]) -> None:
@@ -107,6 +134,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'fractalbrain-timm: {e}', file=sys.stderr)
         return 2
 
+    allow_cpu_device_ids_in_ddp()
     script_path = os.path.abspath(script)
     sys.argv = [script_path] + script_args
     sys.path.insert(0, os.path.dirname(script_path))
