@@ -119,3 +119,20 @@ def test_global_attention_mixes_information_across_positions():
     x2[..., 7, 7] += 3 * torch.randn(16)  # change one far corner
     delta = (mod(x2) - mod(x))[..., 0, 0].abs().max()
     assert delta > 1e-3  # the opposite corner sees it: attention is global, not per position
+
+
+def test_adaptive_scale_processor_gradients_equal_the_branch_formula():
+    mod = AdaptiveScaleProcessor(8).train()
+    x = torch.randn(2, 8, 10, 9, requires_grad=True)
+    target = torch.randn(2, 8, 10, 9)
+    ((mod(x) - target) ** 2).sum().backward()
+    fast = {n: p.grad.clone() for n, p in mod.named_parameters()}
+    fast_x = x.grad.clone()
+    mod.zero_grad()
+    x.grad = None
+    branches = torch.cat([mod.local_processor(x), mod.regional_processor(x), mod.global_processor(x)], dim=1)
+    plain = F.gelu(mod.norm(mod.fusion(branches))) + x
+    ((plain - target) ** 2).sum().backward()
+    for n, p in mod.named_parameters():
+        torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast_x, x.grad, rtol=1e-4, atol=1e-4)
