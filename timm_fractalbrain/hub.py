@@ -15,7 +15,6 @@ architecture, and prints the card's key facts. The normal path for users stays
 `timm.create_model('hf-hub:ORG/NAME', pretrained=True)` after `import timm_fractalbrain`.
 """
 import argparse
-import csv
 import json
 import os
 import sys
@@ -110,14 +109,14 @@ def build_checked_model(
 
 
 def _read_results(path: Optional[str]) -> Optional[Dict[str, Any]]:
+    from timm_fractalbrain.utils import read_train_summary
+
     if not path:
         return None
-    if not os.path.isfile(path):
-        raise HubError(f'Results file {path!r} does not exist.')
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-    if not rows or 'eval_top1' not in rows[0]:
-        raise HubError(f'{path!r} is not a timm train.py summary.csv (no eval_top1 column).')
+    try:
+        rows = read_train_summary(path, 'eval_top1')
+    except ValueError as e:
+        raise HubError(str(e)) from None
     best = max(rows, key=lambda r: float(r['eval_top1']))
     return dict(epochs=len(rows), last=rows[-1], best=best)
 

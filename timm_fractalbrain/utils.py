@@ -1,11 +1,13 @@
 """Small helpers shared by the demo and the command-line tools."""
-from typing import Tuple
+import csv
+import os
+from typing import Dict, List, Tuple
 
 import timm
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ['params_and_gmacs', 'skimage_photos']
+__all__ = ['params_and_gmacs', 'read_train_summary', 'skimage_photos']
 
 
 def params_and_gmacs(model_name: str, img_size: int = 224, **kwargs) -> Tuple[int, float]:
@@ -26,3 +28,18 @@ def skimage_photos():
 
     names = ('astronaut', 'chelsea', 'coffee', 'rocket')
     return [(name, Image.fromarray(getattr(data, name)()).convert('RGB')) for name in names]
+
+
+def read_train_summary(path: str, required: str = 'epoch') -> List[Dict[str, str]]:
+    """The rows of a timm train.py summary.csv.
+
+    Raises:
+        ValueError: the file is missing, empty, or has no `required` column; the message names the file.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f'Summary file {path!r} does not exist.')
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    if not rows or required not in rows[0]:
+        raise ValueError(f'{path!r} is not a timm train.py summary.csv (no {required} column).')
+    return rows

@@ -7,7 +7,6 @@
         plots loss and top-1 curves from timm train.py summary.csv files
 """
 import argparse
-import csv
 import json
 import os
 import sys
@@ -202,12 +201,12 @@ def render_model(model, image, out_dir: Path) -> Dict[str, Any]:
 
 
 def _read_summary(path: str) -> Dict[str, List[float]]:
-    if not os.path.isfile(path):
-        raise VizError(f'Summary file {path!r} does not exist.')
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-    if not rows or 'epoch' not in rows[0]:
-        raise VizError(f'{path!r} is not a timm train.py summary.csv (no epoch column).')
+    from timm_fractalbrain.utils import read_train_summary
+
+    try:
+        rows = read_train_summary(path, 'epoch')
+    except ValueError as e:
+        raise VizError(str(e)) from None
     cols: Dict[str, List[float]] = {k: [] for k in rows[0]}
     for row in rows:
         for k, v in row.items():
