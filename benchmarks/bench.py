@@ -99,8 +99,8 @@ def build_cases(args) -> Dict[str, Dict]:
             bs = args.train_batch_size
             xt = torch.randn(bs, 3, args.train_img_size, args.train_img_size)
             cases[f'{name} train bs{bs}@{args.train_img_size}'] = dict(
-                fn=_train_step(name), images=bs, gmacs=3 * _gmacs(model, xt[:1]), name=name, mode='train', bs=bs,
-                x=xt)
+                fn=_train_step_model(timm.create_model(name).train(), xt), images=bs,
+                gmacs=3 * _gmacs(model, xt[:1]), name=name, mode='train', bs=bs)
     if args.seed_program:
         for name in args.models:
             size = name.rsplit('_', 1)[-1]
@@ -116,9 +116,6 @@ def build_cases(args) -> Dict[str, Dict]:
                 cases[f'seed-{size} train bs{bs}@{args.train_img_size}'] = dict(
                     fn=_train_step_model(_seed_model(args.seed_program, size).train(), xt), images=bs,
                     gmacs=3 * _gmacs(seed, xt[:1]), name=f'seed-{size}', mode='train', bs=bs)
-    for case in cases.values():
-        if case['mode'] == 'train' and 'x' in case:
-            case['fn'] = case['fn'](case.pop('x'))
     return cases
 
 
@@ -127,16 +124,6 @@ def _infer(model, x):
         with torch.no_grad():
             model(x)
     return run
-
-
-def _train_step(name: str):
-    import timm
-
-    def make(x):
-        torch.manual_seed(0)
-        model = timm.create_model(name).train()
-        return _train_step_model(model, x)
-    return make
 
 
 def _train_step_model(model, x):

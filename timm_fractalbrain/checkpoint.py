@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ['CheckpointError', 'load_checkpoint_file', 'state_dict_from_checkpoint', 'check_state_dict',
-           'atomic_write']
+__all__ = ['CheckpointError', 'load_checkpoint_file', 'state_dict_from_checkpoint', 'shape_kwargs_from_state',
+           'check_state_dict', 'atomic_write']
 
 
 class CheckpointError(ValueError):
@@ -68,6 +68,16 @@ def state_dict_from_checkpoint(checkpoint: Dict[str, Any], use_ema: bool = False
             raise CheckpointError(f'Checkpoint entry {k!r} is a {type(v).__name__}, not a tensor.')
         state[k[len('module.'):] if k.startswith('module.') else k] = v
     return state
+
+
+def shape_kwargs_from_state(state: Dict[str, torch.Tensor]) -> Dict[str, int]:
+    """`num_classes` / `in_chans` implied by a FractalBrainNet state_dict's classifier and first conv."""
+    kwargs = {}
+    if 'head.fc.weight' in state:
+        kwargs['num_classes'] = int(state['head.fc.weight'].shape[0])
+    if 'stem.conv.weight' in state:
+        kwargs['in_chans'] = int(state['stem.conv.weight'].shape[1])
+    return kwargs
 
 
 def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], what: str = 'checkpoint') -> None:

@@ -29,6 +29,7 @@ from timm_fractalbrain.checkpoint import (
     CheckpointError,
     check_state_dict,
     load_checkpoint_file,
+    shape_kwargs_from_state,
     state_dict_from_checkpoint,
 )
 
@@ -75,14 +76,14 @@ def build_checked_model(
     except CheckpointError as e:
         raise HubError(str(e)) from None
     train_args = checkpoint.get('args') if isinstance(checkpoint.get('args'), argparse.Namespace) else None
+    implied = shape_kwargs_from_state(state)
     if num_classes is None:
-        num_classes = int(state['head.fc.weight'].shape[0]) if 'head.fc.weight' in state else \
-            _arg(train_args, 'num_classes')
+        num_classes = implied.get('num_classes', _arg(train_args, 'num_classes'))
     model_args: Dict[str, Any] = {}
     if num_classes is not None:
         model_args['num_classes'] = int(num_classes)
-    if 'stem.conv.weight' in state:
-        model_args['in_chans'] = int(state['stem.conv.weight'].shape[1])
+    if 'in_chans' in implied:
+        model_args['in_chans'] = implied['in_chans']
     pattern = (_arg(train_args, 'model_kwargs') or {}).get('fractal_pattern')
     if pattern:
         model_args['fractal_pattern'] = str(pattern)

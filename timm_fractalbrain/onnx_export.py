@@ -34,6 +34,7 @@ from timm_fractalbrain.checkpoint import (
     atomic_write,
     check_state_dict,
     load_checkpoint_file,
+    shape_kwargs_from_state,
     state_dict_from_checkpoint,
 )
 
@@ -68,10 +69,9 @@ def load_model(
             state = state_dict_from_checkpoint(load_checkpoint_file(checkpoint), use_ema=use_ema)
         except CheckpointError as e:
             raise ExportError(str(e)) from None
-        if num_classes is None and 'head.fc.weight' in state:
-            num_classes = int(state['head.fc.weight'].shape[0])
-        if in_chans is None and 'stem.conv.weight' in state:
-            in_chans = int(state['stem.conv.weight'].shape[1])
+        implied = shape_kwargs_from_state(state)
+        num_classes = implied.get('num_classes') if num_classes is None else num_classes
+        in_chans = implied.get('in_chans') if in_chans is None else in_chans
     if num_classes is not None:
         kwargs['num_classes'] = num_classes
     if in_chans is not None:
