@@ -1,7 +1,6 @@
 """Building blocks against plain formulations of the same math."""
-import math
-
 import pytest
+import reference
 import torch
 import torch.nn.functional as F
 
@@ -27,21 +26,6 @@ def test_adaptive_avg_matrix_equals_f_adaptive_avg_pool(out_size, in_size):
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
 
 
-def _cerebral_four_conv_formula(mod: CerebralDynamicsModule, x: torch.Tensor) -> torch.Tensor:
-    """The seed's formulation: four separate C -> C/4 convs, the mask via F.interpolate, LayerNorm over C."""
-    C = mod.channels
-    q = C // 4
-    m = F.interpolate(mod.fractal_pattern[None, None], size=x.shape[-2:], mode='bilinear', align_corners=False)
-    w, b = mod.bands.weight, mod.bands.bias
-    alpha = F.conv2d(x, w[:q], b[:q]) * m
-    beta = F.conv2d(x, w[q:2 * q], b[q:2 * q]) * (1 - m)
-    gamma = F.conv2d(x, w[2 * q:3 * q], b[2 * q:3 * q]) * m * 0.5
-    theta = F.conv2d(x, w[3 * q:], b[3 * q:]) * torch.sin(m * math.pi)
-    integrated = mod.integration(torch.cat([alpha, beta, gamma, theta], dim=1))
-    normed = F.layer_norm(integrated.permute(0, 2, 3, 1), (C,), mod.norm.weight, mod.norm.bias, mod.norm.eps)
-    return normed.permute(0, 3, 1, 2) + x
-
-
 @pytest.mark.parametrize('pattern', ['mandelbrot', 'sierpinski', 'dragon_curve'])
 @pytest.mark.parametrize('size', [(16, 16), (13, 21)])
 def test_fused_cerebral_dynamics_equals_four_conv_formula(pattern, size):
@@ -50,7 +34,7 @@ def test_fused_cerebral_dynamics_equals_four_conv_formula(pattern, size):
         mod.norm.weight.normal_()
         mod.norm.bias.normal_()
     x = torch.randn(2, 16, *size)
-    torch.testing.assert_close(mod(x), _cerebral_four_conv_formula(mod, x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mod(x), reference.cerebral(mod, x), atol=1e-5, rtol=1e-5)
 
 
 def test_cerebral_dynamics_buffer_is_the_pattern_and_not_persistent():
@@ -70,33 +54,7 @@ def test_adaptive_scale_processor_is_the_concat_fuse_formula():
         mod.norm.running_mean.normal_()
         mod.norm.running_var.uniform_(0.5, 2)
     x = torch.randn(2, 8, 11, 9)
-    branches = torch.cat([
-        F.conv2d(x, mod.local_processor.weight, mod.local_processor.bias),
-        F.conv2d(x, mod.regional_processor.weight, mod.regional_processor.bias, padding=1),
-        F.conv2d(x, mod.global_processor.weight, mod.global_processor.bias, padding=2),
-    ], dim=1)
-    fused = F.conv2d(branches, mod.fusion.weight)
-    bn = F.batch_norm(fused, mod.norm.running_mean, mod.norm.running_var, mod.norm.weight, mod.norm.bias, False,
-                      0., mod.norm.eps)
-    torch.testing.assert_close(mod(x), F.gelu(bn) + x, atol=1e-5, rtol=1e-5)
-
-
-def _attention_reference(mod: GlobalAttention, x: torch.Tensor) -> torch.Tensor:
-    """Per-head softmax attention written out, keys / values from F.adaptive_avg_pool2d of the normed map."""
-    B, C, H, W = x.shape
-    tokens = F.layer_norm(x.flatten(2).transpose(1, 2), (C,), mod.norm.weight, mod.norm.bias, mod.norm.eps)
-    pooled = F.adaptive_avg_pool2d(tokens.transpose(1, 2).reshape(B, C, H, W), mod.kv_grid).flatten(2).transpose(1, 2)
-    q = tokens @ mod.q.weight.t() + mod.q.bias
-    kv = pooled @ mod.kv.weight.t() + mod.kv.bias
-    k, v = kv[..., :C], kv[..., C:]
-    heads = []
-    d = C // mod.num_heads
-    for h in range(mod.num_heads):
-        s = slice(h * d, (h + 1) * d)
-        attn = torch.softmax(q[..., s] @ k[..., s].transpose(1, 2) / math.sqrt(d), dim=-1)
-        heads.append(attn @ v[..., s])
-    out = torch.cat(heads, dim=-1) @ mod.proj.weight.t() + mod.proj.bias
-    return x + out.transpose(1, 2).reshape(B, C, H, W)
+    torch.testing.assert_close(mod(x), reference.asp(mod, x, training=False), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize('size', [(14, 14), (5, 9), (3, 3)])
@@ -107,7 +65,7 @@ def test_global_attention_attends_over_pooled_spatial_tokens(size, fused):
     for p in mod.parameters():
         torch.nn.init.normal_(p, std=0.2)
     x = torch.randn(2, 32, *size)
-    torch.testing.assert_close(mod(x), _attention_reference(mod, x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mod(x), reference.attention(mod, x), atol=1e-5, rtol=1e-4)
 
 
 def test_global_attention_mixes_information_across_positions():
@@ -130,8 +88,7 @@ def test_adaptive_scale_processor_gradients_equal_the_branch_formula():
     fast_x = x.grad.clone()
     mod.zero_grad()
     x.grad = None
-    branches = torch.cat([mod.local_processor(x), mod.regional_processor(x), mod.global_processor(x)], dim=1)
-    plain = F.gelu(mod.norm(mod.fusion(branches))) + x
+    plain = reference.asp(mod, x, training=True)
     ((plain - target) ** 2).sum().backward()
     for n, p in mod.named_parameters():
         torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-4)

@@ -14,7 +14,6 @@ Licence: Apache-2.0
 """
 import math
 import os
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import torch
@@ -28,6 +27,7 @@ from timm.models import (
     generate_default_cfgs,
     register_model,
     register_notrace_function,
+    register_notrace_module,
 )
 from torch import Tensor
 
@@ -79,6 +79,19 @@ def band_modulation(pattern: Tensor, height: int, width: int) -> Tensor:
     rw = bilinear_resize_matrix(width, pw, pattern.device)
     m = rh @ pattern.to(torch.float32) @ rw.t()
     return torch.stack([m, 1. - m, 0.5 * m, torch.sin(math.pi * m)], dim=0)
+
+
+@register_notrace_function
+def band_mask_like(pattern: Tensor, x: Tensor) -> Tensor:
+    """(1, C, H, W) modulation for the (B, C, H, W) feature map x: each of the four band masks repeated over
+    its C/4 channels, in x's dtype and memory layout (channels_last for a channels_last x)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    masks = band_modulation(pattern, H, W).to(x.dtype)
+    group = C // 4
+    if x.is_contiguous(memory_format=torch.channels_last):
+        mask = masks.permute(1, 2, 0).unsqueeze(-1).expand(H, W, 4, group)
+        return mask.reshape(1, H, W, C).permute(0, 3, 1, 2)
+    return masks.unsqueeze(1).expand(4, group, H, W).reshape(1, C, H, W)
 
 
 def take_indices(num_features: int, indices: Optional[Union[int, List[int]]] = None) -> Tuple[List[int], int]:
@@ -134,21 +147,48 @@ def sample_columns(batch_size: int, num_columns: int, global_ratio: float, devic
 # Building blocks
 # ---------------------------------------------------------------------------------------------------------------
 
+@register_notrace_module  # a leaf in FX graphs, like nn.BatchNorm2d
+class BatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d that can fold its eval-mode affine map into the conv before it.
+
+    In eval mode the modules below run conv -> BatchNorm as one conv with the folded weight and bias (computed
+    on each call from the current parameters and running statistics, so it never goes stale): one pass over the
+    activations less, the same math.
+    """
+
+    def fold(self, weight: Tensor, bias: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """(weight, bias) of the conv computing self(conv(x)) in eval mode, for a conv with (weight, bias)."""
+        mean, var, gamma, beta = self.running_mean, self.running_var, self.weight, self.bias
+        assert mean is not None and var is not None and gamma is not None and beta is not None
+        scale = gamma * torch.rsqrt(var + self.eps)
+        folded_weight = weight * scale.to(weight.dtype).reshape(-1, 1, 1, 1)
+        if bias is None:
+            folded_bias = beta - mean * scale
+        else:
+            folded_bias = (bias - mean) * scale + beta
+        return folded_weight, folded_bias.to(weight.dtype)
+
+
+def _use_eval_fold(training: bool) -> bool:
+    # NOTE: the TorchScript-based ONNX exporter (jit.trace) cannot export a conv whose kernel is computed in the
+    # graph, so traced graphs keep the plain conv -> BatchNorm.
+    return not training and not torch.jit.is_tracing()
+
+
 @torch.no_grad()
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+def fuse_conv_bn(conv: nn.Conv2d, bn: BatchNorm2d) -> nn.Conv2d:
     """A conv with bias computing bn(conv(x)) with the BatchNorm's running statistics (eval-mode math)."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight, bias = bn.fold(conv.weight, conv.bias)
     fused = nn.Conv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
         conv.groups, bias=True, device=conv.weight.device, dtype=conv.weight.dtype,
     )
-    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    fused.weight.copy_(weight)
+    fused.bias.copy_(bias)
     return fused
 
 
-class ConvNormAct(nn.Sequential):
+class ConvNormAct(nn.Module):
     """conv (no bias) -> BatchNorm -> GELU."""
 
     def __init__(
@@ -161,32 +201,40 @@ class ConvNormAct(nn.Sequential):
             dtype=None,
     ):
         dd = {'device': device, 'dtype': dtype}
-        super().__init__(OrderedDict([
-            ('conv', nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2, bias=False, **dd)),
-            ('norm', nn.BatchNorm2d(out_chs, **dd)),
-            ('act', nn.GELU()),
-        ]))
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2, bias=False, **dd)
+        self.norm = BatchNorm2d(out_chs, **dd)
+        self.act = nn.GELU()
 
     def reparameterize(self) -> None:
         """Fold the BatchNorm into the conv (deploy; eval-mode math)."""
-        if isinstance(self.norm, nn.BatchNorm2d):
+        if isinstance(self.norm, BatchNorm2d):
             self.conv = fuse_conv_bn(self.conv, self.norm)
             self.norm = nn.Identity()
 
+    def conv_norm(self, x: Tensor) -> Tensor:
+        """norm(conv(x)), as one conv with the BatchNorm folded in when in eval mode."""
+        if isinstance(self.norm, BatchNorm2d) and _use_eval_fold(self.training):
+            weight, bias = self.norm.fold(self.conv.weight, self.conv.bias)
+            return F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding)
+        return self.norm(self.conv(x))
 
-class Stem(nn.Sequential):
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv_norm(x))
+
+
+class Stem(ConvNormAct):
     """conv7x7 stride 2 -> BatchNorm -> GELU -> AdaptiveScaleProcessor."""
 
     def __init__(self, in_chans: int, out_chs: int, device=None, dtype=None):
-        dd = {'device': device, 'dtype': dtype}
-        super().__init__(OrderedDict([
-            ('conv', nn.Conv2d(in_chans, out_chs, 7, stride=2, padding=3, bias=False, **dd)),
-            ('norm', nn.BatchNorm2d(out_chs, **dd)),
-            ('act', nn.GELU()),
-            ('asp', AdaptiveScaleProcessor(out_chs, **dd)),
-        ]))
+        super().__init__(in_chans, out_chs, 7, stride=2, device=device, dtype=dtype)
+        self.asp = AdaptiveScaleProcessor(out_chs, device=device, dtype=dtype)
 
-    reparameterize = ConvNormAct.reparameterize
+    def forward(self, x: Tensor) -> Tensor:
+        # NOTE: feature maps run channels_last from here on: the 1x1 convs and LayerNorm2d's permutes then touch
+        # contiguous memory (no layout round trips), and every op keeps the format.
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.asp(self.act(self.conv_norm(x)))
 
 
 class CerebralDynamicsModule(nn.Module):
@@ -231,16 +279,11 @@ class CerebralDynamicsModule(nn.Module):
             with torch.no_grad():
                 self.fractal_pattern.copy_(pattern)
 
-    def band_mask(self, height: int, width: int) -> Tensor:
-        """(1, C, H, W) per-channel modulation: each band mask repeated over its C/4 channels."""
-        masks = band_modulation(self.fractal_pattern, height, width)
-        group = self.channels // 4
-        return masks.unsqueeze(1).expand(4, group, height, width).reshape(1, self.channels, height, width)
-
     def forward(self, x: Tensor) -> Tensor:
-        mask = self.band_mask(x.shape[-2], x.shape[-1]).to(x.dtype)
-        y = self.integration(self.bands(x) * mask)
-        return self.norm(y) + x
+        mask = band_mask_like(self.fractal_pattern, x)
+        # NOTE: in place on fresh outputs that autograd does not save (conv and LayerNorm keep their inputs)
+        y = self.integration(self.bands(x).mul_(mask))
+        return self.norm(y).add_(x)
 
 
 class FractalJoin(nn.Module):
@@ -255,11 +298,18 @@ class FractalJoin(nn.Module):
         self.fc2 = nn.Conv2d(hidden, 2, 1, **dd)
 
     def gates(self, deep: Tensor, shallow: Tensor) -> Tensor:
-        return torch.sigmoid(self.fc2(self.act(self.fc1(torch.cat([deep, shallow], dim=1)))))
+        if torch.jit.is_tracing():
+            hidden = self.fc1(torch.cat([deep, shallow], dim=1))
+        else:
+            # fc1 over cat[deep, shallow] as the sum of its two halves: the 2C-channel concatenation is never built
+            C = deep.shape[1]
+            hidden = F.conv2d(deep, self.fc1.weight[:, :C], self.fc1.bias)
+            hidden = hidden + F.conv2d(shallow, self.fc1.weight[:, C:])
+        return torch.sigmoid(self.fc2(self.act(hidden)))
 
     def forward(self, deep: Tensor, shallow: Tensor) -> Tensor:
         a, b = self.gates(deep, shallow).chunk(2, dim=1)
-        return a * deep + b * shallow
+        return torch.addcmul(shallow * b, deep, a)
 
 
 class ShallowBranch(nn.Module):
@@ -278,7 +328,7 @@ class ShallowBranch(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_chs, out_chs, 3, padding=1, **dd)
         self.cerebral = CerebralDynamicsModule(out_chs, fractal_pattern, pattern_resolution, **dd)
-        self.norm = nn.BatchNorm2d(out_chs, **dd)
+        self.norm = BatchNorm2d(out_chs, **dd)
         self.act = nn.GELU()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -323,7 +373,7 @@ class FractalNeuralBlock(nn.Module):
         self.grad_checkpointing = False
         if level == 1:
             self.conv = nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False, **dd)
-            self.norm = nn.BatchNorm2d(out_chs, **dd)
+            self.norm = BatchNorm2d(out_chs, **dd)
             self.cerebral = CerebralDynamicsModule(out_chs, fractal_pattern, pattern_resolution, **dd)
             self.act = nn.GELU()
             self.deep = None
@@ -347,14 +397,19 @@ class FractalNeuralBlock(nn.Module):
 
     def reparameterize(self) -> None:
         """Fold the level-1 BatchNorm into its conv (deploy; eval-mode math)."""
-        if self.conv is not None and isinstance(self.norm, nn.BatchNorm2d):
+        if self.conv is not None and isinstance(self.norm, BatchNorm2d):
             self.conv = fuse_conv_bn(self.conv, self.norm)
             self.norm = nn.Identity()
 
     def _base(self, x: Tensor) -> Tensor:
         assert self.conv is not None and self.norm is not None and self.cerebral is not None
         assert self.act is not None
-        return self.act(self.cerebral(self.norm(self.conv(x))))
+        if isinstance(self.norm, BatchNorm2d) and _use_eval_fold(self.training):
+            weight, bias = self.norm.fold(self.conv.weight, self.conv.bias)
+            x = F.conv2d(x, weight, bias, padding=1)
+        else:
+            x = self.norm(self.conv(x))
+        return self.act(self.cerebral(x))
 
     def forward(self, x: Tensor, column: Optional[Tensor] = None) -> Tensor:
         if self.deep is None:
@@ -425,7 +480,7 @@ class AdaptiveScaleProcessor(nn.Module):
         self.regional_processor = nn.Conv2d(channels, channels, 3, padding=1, **dd)
         self.global_processor = nn.Conv2d(channels, channels, 5, padding=2, **dd)
         self.fusion = nn.Conv2d(3 * channels, channels, 1, bias=False, **dd)
-        self.norm = nn.BatchNorm2d(channels, **dd)
+        self.norm = BatchNorm2d(channels, **dd)
         self.act = nn.GELU()
         self.fused: Optional[nn.Conv2d] = None
 
@@ -464,14 +519,20 @@ class AdaptiveScaleProcessor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fused is not None:
-            return self.act(self.fused(x)) + x
+            return self.act(self.fused(x)).add_(x)
         if torch.jit.is_tracing():
             # NOTE: the TorchScript-based ONNX exporter cannot export a conv whose kernel is computed in the graph;
             # the branch formulation is the same math (tests check the two against each other).
             y = torch.cat([self.local_processor(x), self.regional_processor(x), self.global_processor(x)], dim=1)
             return self.act(self.norm(self.fusion(y))) + x
         weight, bias = self.fused_kernel()
-        return self.act(self.norm(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=2))) + x
+        if isinstance(self.norm, BatchNorm2d) and _use_eval_fold(self.training):
+            weight, bias = self.norm.fold(weight, bias)
+            y = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=2)
+        else:
+            y = self.norm(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=2))
+        # NOTE: in place on GELU's fresh output, which its backward does not need
+        return self.act(y).add_(x)
 
 
 class GlobalAttention(nn.Module):
@@ -711,7 +772,7 @@ class FractalBrainNet(nn.Module):
         self.grad_checkpointing = False
 
         self.stem = Stem(in_chans, base_channels, **dd)
-        self.feature_info = [dict(num_chs=base_channels, reduction=2, module='stem.asp')]
+        self.feature_info = [dict(num_chs=base_channels, reduction=2, module='stem')]
 
         stages = []
         prev_chs = base_channels
