@@ -281,9 +281,12 @@ class CerebralDynamicsModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         mask = band_mask_like(self.fractal_pattern, x)
-        # NOTE: in place on fresh outputs that autograd does not save (conv and LayerNorm keep their inputs)
+        # NOTE: in place on fresh outputs (not views) that autograd does not save: conv and LayerNorm keep their
+        # inputs. The LayerNorm runs on the channels-last view and the residual is added to its own output.
         y = self.integration(self.bands(x).mul_(mask))
-        return self.norm(y).add_(x)
+        n = self.norm
+        out = F.layer_norm(y.permute(0, 2, 3, 1), n.normalized_shape, n.weight, n.bias, n.eps)
+        return out.add_(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class FractalJoin(nn.Module):
