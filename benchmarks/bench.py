@@ -224,7 +224,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if ref is not None:
                 # images per second if all of our executed multiply-accumulates ran at the conv roofline
                 ceiling = roof / (ref['gflops'] / ref['img_per_s'])
-                print(f'  {size:<7} {"ceiling":<8} bs{r["bs"]:<3} {ceiling / r["img_per_s"]:.2f}x ({r["mode"]}, float32)')
+                label = f'{ceiling / r["img_per_s"]:.2f}x'
+                print(f'  {size:<7} {"ceiling":<8} bs{r["bs"]:<3} {label} ({r["mode"]}, float32)')
     return 0
 
 

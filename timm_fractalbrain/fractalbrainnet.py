@@ -721,6 +721,12 @@ class FractalBrainNet(nn.Module):
     stem (conv7x7/2 -> BN -> GELU -> AdaptiveScaleProcessor) -> stages (FractalStage, channels
     base * 2**min(i, 4), a stride-2 downsample at the start of every stage after the first) -> global attention
     over spatial tokens (forward_features ends here) -> head (pool -> meta learner -> MLP classifier).
+
+    How it runs (same math as the plain formulation in tests/reference.py, checked in values and gradients):
+    feature maps are channels_last from the stem on; the four band convs are one conv; each
+    AdaptiveScaleProcessor runs as its composed 5x5 kernel; in eval mode every conv -> BatchNorm pair runs as one
+    conv with the BatchNorm folded in (recomputed per call, so it follows weight updates); the join's gate conv
+    reads deep and shallow without concatenating them; residuals are added in place where autograd allows.
     """
 
     def __init__(
