@@ -292,3 +292,7 @@ def test_torch_compile_matches_eager_without_graph_breaks():
     assert explanation.graph_break_count == 0, explanation.break_reasons
     compiled = torch.compile(model, backend='eager')
     torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+    # training with drop-path (random plans, in-place residuals) traces as one graph too
+    train_model = timm.create_model('test_fractalbrainnet', drop_path_rate=0.2).train()
+    explanation = torch._dynamo.explain(train_model)(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
