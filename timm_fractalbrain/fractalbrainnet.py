@@ -398,21 +398,14 @@ class FractalNeuralBlock(nn.Module):
             self.shallow = ShallowBranch(in_chs, out_chs, fractal_pattern, pattern_resolution, **dd)
             self.join = FractalJoin(out_chs, **dd)
 
-    def reparameterize(self) -> None:
-        """Fold the level-1 BatchNorm into its conv (deploy; eval-mode math)."""
-        if self.conv is not None and isinstance(self.norm, BatchNorm2d):
-            self.conv = fuse_conv_bn(self.conv, self.norm)
-            self.norm = nn.Identity()
+    # level 1 runs conv -> BatchNorm like ConvNormAct (a level > 1 block has no norm, so reparameterize skips it)
+    reparameterize = ConvNormAct.reparameterize
+    conv_norm = ConvNormAct.conv_norm
 
     def _base(self, x: Tensor) -> Tensor:
         assert self.conv is not None and self.norm is not None and self.cerebral is not None
         assert self.act is not None
-        if isinstance(self.norm, BatchNorm2d) and _use_eval_fold(self.training):
-            weight, bias = self.norm.fold(self.conv.weight, self.conv.bias)
-            x = F.conv2d(x, weight, bias, padding=1)
-        else:
-            x = self.norm(self.conv(x))
-        return self.act(self.cerebral(x))
+        return self.act(self.cerebral(self.conv_norm(x)))
 
     def forward(self, x: Tensor, column: Optional[Tensor] = None) -> Tensor:
         if self.deep is None:
