@@ -79,21 +79,20 @@ def build_cases(args) -> Dict[str, Dict]:
     for name in names:
         torch.manual_seed(0)
         model = timm.create_model(name).eval()
+        # the deploy path (folded copy, channels_last), shared by the float32 and bfloat16 cases of every batch size
+        dep = reparameterize_model(model).to(memory_format=torch.channels_last)
         for bs in args.batch_sizes:
             x = torch.randn(bs, 3, args.img_size, args.img_size)
+            xc = x.contiguous(memory_format=torch.channels_last)
             gmacs = _gmacs(model, x)
             if 'eager' in args.modes:
                 cases[f'{name} eager bs{bs}'] = dict(fn=_infer(model, x), images=bs, gmacs=gmacs, name=name,
                                                        mode='eager', bs=bs)
             if 'deploy' in args.modes:
-                dep = reparameterize_model(model).to(memory_format=torch.channels_last)
-                xc = x.contiguous(memory_format=torch.channels_last)
                 cases[f'{name} deploy bs{bs}'] = dict(fn=_infer(dep, xc), images=bs, gmacs=gmacs, name=name,
                                                         mode='deploy', bs=bs)
             if 'bf16' in args.modes:
-                dep16 = reparameterize_model(model).to(memory_format=torch.channels_last)
-                xc = x.contiguous(memory_format=torch.channels_last)
-                cases[f'{name} bf16 bs{bs}'] = dict(fn=_infer(dep16, xc, torch.bfloat16), images=bs, gmacs=gmacs,
+                cases[f'{name} bf16 bs{bs}'] = dict(fn=_infer(dep, xc, torch.bfloat16), images=bs, gmacs=gmacs,
                                                       name=name, mode='bf16', bs=bs)
             if 'compile' in args.modes:
                 comp = torch.compile(copy.deepcopy(model))
